@@ -88,7 +88,7 @@ func countItems(r io.Reader) (int, error) {
 }
 
 // interner hands out one string per distinct label value, so that a
-//100k-item list costs one allocation per distinct value, not per item.
+// 100k-item list costs one allocation per distinct value, not per item.
 type interner map[string]string
 
 func (in interner) get(b []byte) string {

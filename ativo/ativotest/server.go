@@ -27,6 +27,7 @@ const (
 	FaultNone      Fault = "none"
 	Fault401       Fault = "401"       // revoked or invalid token (status undocumented)
 	Fault403       Fault = "403"       // the other plausible answer for a bad token
+	Fault400       Fault = "400"       // a request Ativo does not accept
 	Fault404       Fault = "404"       // endpoint absent
 	Fault429       Fault = "429"       // cloud rate limit, no Retry-After (documented)
 	Fault500       Fault = "500"       // server error
@@ -42,7 +43,7 @@ const (
 
 // Faults lists every fault but FaultNone.
 var Faults = []Fault{
-	Fault401, Fault403, Fault404, Fault429, Fault500, Fault503, FaultSlow, FaultMalformed,
+	Fault400, Fault401, Fault403, Fault404, Fault429, Fault500, Fault503, FaultSlow, FaultMalformed,
 	FaultTruncated, FaultOversized, FaultHTML, FaultEmpty, FaultRedirect,
 }
 
@@ -514,7 +515,7 @@ const loginPage = `<!DOCTYPE html>
 
 func writeFault(w http.ResponseWriter, f Fault, oversize int64) {
 	switch f {
-	case Fault401, Fault403, Fault404, Fault429, Fault500, Fault503:
+	case Fault400, Fault401, Fault403, Fault404, Fault429, Fault500, Fault503:
 		code, _ := strconv.Atoi(string(f))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

@@ -42,8 +42,14 @@ func main() {
 	}
 	if *addressFile != "" {
 		tmp := *addressFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(fake.URL()+"\n"), 0o644); err == nil {
+		err := os.WriteFile(tmp, []byte(fake.URL()+"\n"), 0o644)
+		if err == nil {
 			err = os.Rename(tmp, *addressFile)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fakeativo: --address-file: %v\n", err)
+			fake.Close()
+			os.Exit(1)
 		}
 	}
 	fmt.Println(fake.URL())
