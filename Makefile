@@ -1,0 +1,63 @@
+# ativo_exporter build and checks. `make` runs what CI runs but the
+# end-to-end and operations checks (see .ci/run).
+
+GO         ?= go
+BIN        ?= ativo_exporter
+CACHE      := $(CURDIR)/.cache
+TOOLS_BIN  := $(CACHE)/bin
+export PATH := $(TOOLS_BIN):$(PATH)
+
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+VERSION    ?= $(shell cat VERSION)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
+           -X $(VERSION_PKG).Revision=$(REVISION) \
+           -X $(VERSION_PKG).Branch=$(BRANCH) \
+           -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+           -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+.PHONY: all style vet lint test unused build fakeativo clean
+
+all: style vet lint unused test build
+
+style:
+	@echo ">> checking code style"
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	@echo ">> vetting code"
+	$(GO) vet ./...
+
+$(TOOLS_BIN)/golangci-lint:
+	@echo ">> installing golangci-lint $(GOLANGCI_LINT_VERSION)"
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+lint: $(TOOLS_BIN)/golangci-lint
+	@echo ">> linting code"
+	golangci-lint run ./...
+
+test:
+	@echo ">> running tests"
+	$(GO) test -race -count=1 ./...
+
+unused:
+	@echo ">> checking that go mod tidy leaves no diff"
+	$(GO) mod tidy
+	@git diff --exit-code -- go.mod go.sum
+
+build:
+	@echo ">> building $(BIN) $(VERSION)"
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+fakeativo:
+	$(GO) build -o fakeativo ./cmd/fakeativo
+
+clean:
+	rm -f $(BIN) fakeativo
