@@ -463,13 +463,20 @@ type respInfo struct {
 // the wait fits before the context's deadline, and hands a 2xx JSON body
 // to decode.
 func (c *Client) get(ctx context.Context, endpoint, path string, decode func(io.Reader) error) (respInfo, error) {
+	// The context's deadline is on the wall clock; retry waits are on
+	// c.clock. Express the deadline on c.clock once, so an injected clock
+	// sees the budget shrink as its waits pass.
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		deadline = c.clock.Now().Add(time.Until(deadline))
+	}
 	for retry := 0; ; retry++ {
 		info, err := c.once(ctx, endpoint, path, decode)
 		if info.status != http.StatusTooManyRequests || retry >= maxRetries {
 			return info, err
 		}
 		wait := time.Duration(float64(retryBase) * math.Pow(2, float64(retry)) * (1 + retryJitter*c.rand()))
-		if d, ok := ctx.Deadline(); ok && !c.clock.Now().Add(wait+retryReserve).Before(d) {
+		if hasDeadline && !c.clock.Now().Add(wait+retryReserve).Before(deadline) {
 			return info, err
 		}
 		select {
