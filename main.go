@@ -201,8 +201,7 @@ func (f *flags) validate(getenv func(string) string) (*settings, error) {
 
 // unwrapPath keeps the os.PathError text short and on one line.
 func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
 		return fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
 	}
 	return err
@@ -312,7 +311,7 @@ func (e *exporter) factory(b *bootstrap.Bootstrap) (http.Handler, error) {
 		)
 	}
 	e.routes(b, b.MetricsPath)
-	var h http.Handler = e.site.Handler(reg, handlerOpts)
+	var h = e.site.Handler(reg, handlerOpts)
 	if !b.DisableExporterMetrics {
 		h = promhttp.InstrumentMetricHandler(reg, h)
 	}

@@ -140,8 +140,7 @@ func ParseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		// url.Error repeats the whole input, which may hold credentials.
-		var ue *url.Error
-		if errors.As(err, &ue) {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
 		return nil, fmt.Errorf("invalid URL: %w", err)
@@ -315,7 +314,7 @@ type nonEmptyToken struct{ config.SecretReader }
 func (t nonEmptyToken) Fetch(ctx context.Context) (string, error) {
 	tok, err := t.SecretReader.Fetch(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoToken, err)
+		return "", fmt.Errorf("%w: %w", ErrNoToken, err)
 	}
 	if tok == "" {
 		return "", fmt.Errorf("%w: %s is empty", ErrNoToken, t.Description())
@@ -509,7 +508,7 @@ func (c *Client) once(ctx context.Context, endpoint, path string, decode func(io
 		}
 		return info, c.fail(endpoint, path, 0, cause, unwrapURLError(err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	info.status = resp.StatusCode
 	if v, ok := ParseModelVersion(strings.TrimSpace(resp.Header.Get(ModelVersionHeader))); ok {
 		info.modelVersion = v
@@ -624,8 +623,7 @@ func Redact(b []byte, token string, max int) string {
 // unwrapURLError drops url.Error's wrapper, whose text repeats the URL;
 // the Error around it names the path already.
 func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err

@@ -46,8 +46,7 @@ func TestCountItems(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := countItems(strings.NewReader(tc.body))
 			if tc.wantErr {
-				var de *DecodeError
-				if !errors.As(err, &de) {
+				if _, ok := errors.AsType[*DecodeError](err); !ok {
 					t.Fatalf("want a DecodeError, got %v (count %d)", err, got)
 				}
 				return
@@ -102,11 +101,11 @@ func TestDecodeTeams(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[TeamConfig]int{
-		{Type: "BOARD", Archived: "false"}:                                                2,
-		{Type: "CUSTOM", Mode: "SCRUM", Estimation: "STORY_POINTS", Archived: "false"}:    1,
+		{Type: "BOARD", Archived: "false"}:                                             2,
+		{Type: "CUSTOM", Mode: "SCRUM", Estimation: "STORY_POINTS", Archived: "false"}: 1,
 		{Type: "BOARD"}: 2,
 		{Type: "TEAM_OF_TEAMS", Mode: "SCRUMBAN", Estimation: "T_SHIRT", Archived: "true"}: 1,
-		{Type: "other", Mode: "other", Estimation: "3", Archived: "true"}:                 1,
+		{Type: "other", Mode: "other", Estimation: "3", Archived: "true"}:                  1,
 	}
 	if got.Total != 7 {
 		t.Errorf("total = %d, want 7", got.Total)
@@ -123,8 +122,7 @@ func TestDecodeTeams(t *testing.T) {
 
 func TestDecodeTeamsRejectsNonObjects(t *testing.T) {
 	_, err := decodeTeams(strings.NewReader(`[{"id":1},42]`))
-	var de *DecodeError
-	if !errors.As(err, &de) {
+	if _, ok := errors.AsType[*DecodeError](err); !ok {
 		t.Fatalf("want DecodeError, got %v", err)
 	}
 }
@@ -190,8 +188,7 @@ func TestDecodeVersion(t *testing.T) {
 	} {
 		got, err := decodeVersion(strings.NewReader(tc.body))
 		if tc.wantErr {
-			var de *DecodeError
-			if !errors.As(err, &de) {
+			if _, ok := errors.AsType[*DecodeError](err); !ok {
 				t.Errorf("%.40q: want DecodeError, got %d, %v", tc.body, got, err)
 			}
 			continue

@@ -58,8 +58,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // CauseOf returns the failure cause of err. Errors that did not come from a
 // Client are classified by what they wrap.
 func CauseOf(err error) Cause {
-	var ae *Error
-	if errors.As(err, &ae) {
+	if ae, ok := errors.AsType[*Error](err); ok {
 		return ae.Cause
 	}
 	return classifyTransport(err)
@@ -67,8 +66,7 @@ func CauseOf(err error) Cause {
 
 // StatusOf returns the HTTP status recorded in err, or 0.
 func StatusOf(err error) int {
-	var ae *Error
-	if errors.As(err, &ae) {
+	if ae, ok := errors.AsType[*Error](err); ok {
 		return ae.Status
 	}
 	return 0

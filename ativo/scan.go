@@ -323,10 +323,10 @@ func (s *scanner) readNumber(first byte, keep bool) error {
 	// 3 after '.', 4 frac digits, 5 after 'e', 6 after exponent sign,
 	// 7 exponent digits.
 	state := 1
-	switch {
-	case first == '-':
+	switch first {
+	case '-':
 		state = 0
-	case first == '0':
+	case '0':
 		state = 2
 	}
 	for {

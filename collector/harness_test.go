@@ -189,7 +189,7 @@ func (e *env) compareGolden(name string) {
 // value returns the value of the series line starting with series in an
 // exposition, or "" when absent.
 func value(expo, series string) string {
-	for _, line := range strings.Split(expo, "\n") {
+	for line := range strings.SplitSeq(expo, "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			return rest
 		}
@@ -203,4 +203,3 @@ func mustValue(t *testing.T, expo, series, want string) {
 		t.Fatalf("%s = %q, want %q\n%s", series, got, want, expo)
 	}
 }
-

@@ -6,8 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-const namespace = "ativo"
-
 // Metric types as written in the README table.
 const (
 	typeGauge     = "gauge"

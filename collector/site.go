@@ -7,6 +7,7 @@ package collector
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -28,8 +29,8 @@ const (
 	CollectorPeriods            = "periods"
 )
 
-// CollectorInfo describes one collector for flags and documentation.
-type CollectorInfo struct {
+// Info describes one collector for flags and documentation.
+type Info struct {
 	Name     string
 	Default  bool
 	Endpoint string // endpoint label of its endpoint_up series
@@ -37,7 +38,7 @@ type CollectorInfo struct {
 }
 
 // Collectors lists every collector in flag order.
-var Collectors = []CollectorInfo{
+var Collectors = []Info{
 	{CollectorTeam, true, ativo.EndpointTeam, "Count teams from the team index (/team, falling back to /teams)."},
 	{CollectorVersion, true, ativo.EndpointVersion, "Report the data model version (/meta/model/version and the X-API-Model-Version header)."},
 	{CollectorTeamConfigurations, false, ativo.EndpointTeams, "Count team configurations (/teams) by type, mode, estimation and archived."},
@@ -521,9 +522,7 @@ func (s *Site) render(c *collection, ch chan<- prometheus.Metric) {
 	tokenValid, mv := s.tokenValid, s.modelVersion
 	backoff := max(s.backoffUntil.Sub(now), 0)
 	lastSuccess := make(map[string]time.Time, len(s.lastSuccess))
-	for k, v := range s.lastSuccess {
-		lastSuccess[k] = v
-	}
+	maps.Copy(lastSuccess, s.lastSuccess)
 	s.mu.Unlock()
 
 	allUp := !c.backoff

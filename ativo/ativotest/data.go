@@ -14,7 +14,7 @@ type Data struct {
 	Periods  []ativo.Period
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
 
 // Shapes follow the documented v9 examples (ativo-api.md §2.3–2.5): board
 // teams carry only the board id; custom teams carry a filter, a mode and
@@ -27,13 +27,13 @@ var (
 )
 
 func boardTeam(id int64, key, name string, archived bool) ativo.Team {
-	return ativo.Team{ID: id, Key: key, Name: name, Type: "BOARD", Board: &ativo.Board{ID: 100 + id}, IsArchived: ptr(archived)}
+	return ativo.Team{ID: id, Key: key, Name: name, Type: "BOARD", Board: &ativo.Board{ID: 100 + id}, IsArchived: new(archived)}
 }
 
 func customTeam(id int64, key, name, mode, estimation string, filter json.RawMessage) ativo.Team {
 	return ativo.Team{
 		ID: id, Key: key, Name: name, Type: "CUSTOM",
-		Mode: ptr(mode), Estimation: ptr(estimation), ConfigFilter: filter, IsArchived: ptr(false),
+		Mode: new(mode), Estimation: new(estimation), ConfigFilter: filter, IsArchived: new(false),
 	}
 }
 
@@ -57,15 +57,15 @@ func DemoData() Data {
 			customTeam(12, "CROW", "Crows", "KANBAN", "STORY_POINTS", jiraFilter),
 		},
 		Programs: []ativo.Program{
-			{ID: 1, Key: "PGRM1", Name: "Payments ART", CombinedFilter: programScope, IsArchived: ptr(false)},
-			{ID: 2, Key: "PGRM2", Name: "Platform ART", CombinedFilter: programScope, IsArchived: ptr(false)},
-			{ID: 3, Key: "PGRM0", Name: "Legacy ART", CombinedFilter: programScope, IsArchived: ptr(true)},
+			{ID: 1, Key: "PGRM1", Name: "Payments ART", CombinedFilter: programScope, IsArchived: new(false)},
+			{ID: 2, Key: "PGRM2", Name: "Platform ART", CombinedFilter: programScope, IsArchived: new(false)},
+			{ID: 3, Key: "PGRM0", Name: "Legacy ART", CombinedFilter: programScope, IsArchived: new(true)},
 		},
 		Periods: []ativo.Period{
-			{ID: 1, Key: "2025Q4", Name: "PI 2025 Q4", IsArchived: ptr(true)},
-			{ID: 2, Key: "2026Q1", Name: "PI 2026 Q1", IsArchived: ptr(false)},
-			{ID: 3, Key: "2026Q2", Name: "PI 2026 Q2", IsArchived: ptr(false)},
-			{ID: 4, Key: "2026Q3", Name: "PI 2026 Q3", IsArchived: ptr(false)},
+			{ID: 1, Key: "2025Q4", Name: "PI 2025 Q4", IsArchived: new(true)},
+			{ID: 2, Key: "2026Q1", Name: "PI 2026 Q1", IsArchived: new(false)},
+			{ID: 3, Key: "2026Q2", Name: "PI 2026 Q2", IsArchived: new(false)},
+			{ID: 4, Key: "2026Q3", Name: "PI 2026 Q3", IsArchived: new(false)},
 		},
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,7 +197,7 @@ func (s *Server) render() {
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // only fixed Go structs are marshalled
+		panic(err) // only fixed Go structs are marshaled
 	}
 	if bytes.Equal(b, []byte("null")) {
 		return []byte("[]")
@@ -328,9 +330,7 @@ func (s *Server) RequestCounts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]int, len(s.requests))
-	for k, v := range s.requests {
-		out[k] = v
-	}
+	maps.Copy(out, s.requests)
 	return out
 }
 
@@ -456,11 +456,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch vf {
 		case VersionString:
-			fmt.Fprintf(w, "%q", strconv.Itoa(mv))
+			_, _ = fmt.Fprintf(w, "%q", strconv.Itoa(mv))
 		case VersionObject:
-			fmt.Fprintf(w, `{"version":%d}`, mv)
+			_, _ = fmt.Fprintf(w, `{"version":%d}`, mv)
 		default:
-			fmt.Fprintf(w, "%d", mv)
+			_, _ = fmt.Fprintf(w, "%d", mv)
 		}
 	default:
 		w.Header().Set("Content-Type", "application/json")
@@ -470,12 +470,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func served(path string) bool {
-	for _, p := range servedPaths {
-		if p == path {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(servedPaths, path)
 }
 
 // splitPrefix returns the API prefix (cloud or Data Center, after any
@@ -519,7 +514,7 @@ func writeFault(w http.ResponseWriter, f Fault, oversize int64) {
 		code, _ := strconv.Atoi(string(f))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		fmt.Fprintf(w, `{"message":%q}`, http.StatusText(code))
+		_, _ = fmt.Fprintf(w, `{"message":%q}`, http.StatusText(code))
 	case FaultMalformed:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`[{"id":1,"key":"LION","name":"Lions","type":"BOARD"},{"id":2,"key":`))
