@@ -32,7 +32,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 <h1>Ativo Exporter</h1>
 {{if .Demo}}<div class="banner" id="demo-banner"><strong>Demo mode:</strong> the data below comes from an embedded fake Ativo with fixed sample data, not from a real Jira site.</div>{{end}}
 <p>Prometheus exporter for Ativo Programs for Jira. Version: <code>{{.Version}}</code></p>
-<p>Target: <code>{{.URL}}</code> (platform <code>{{.Platform}}</code>)</p>
+{{if .HasDefault}}<p>Target: <code>{{.URL}}</code> (platform <code>{{.Platform}}</code>)</p>
 <h2>Endpoints</h2>
 <table>
 <tr><th>endpoint</th><th>last result</th><th>last attempt</th><th>last success</th><th>error</th></tr>
@@ -41,6 +41,9 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 <td>{{ago .LastAttempt}}</td><td>{{ago .LastSuccess}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 <p>Each scrape of the metrics path calls Ativo; this page and the health endpoints never do.</p>
+{{else}}<p>No default site: the metrics path carries the exporter's own metrics; Ativo sites are served on <code>/probe</code>.</p>{{end}}
+{{if .Sites}}<h2>Sites</h2>
+<ul>{{range .Sites}}<li><a href="probe?target={{.}}">{{.}}</a></li>{{end}}</ul>{{end}}
 <ul>
 <li><a href="{{.MetricsPath}}">Metrics</a></li>
 <li><a href="-/healthy">Health</a></li>
@@ -50,6 +53,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;tex
 `))
 
 type landingData struct {
+	HasDefault  bool
+	Sites       []string
 	Demo        bool
 	Version     string
 	URL         string
@@ -67,10 +72,16 @@ func (e *exporter) landingHandler(metricsPath string) http.Handler {
 		data := landingData{
 			Demo:        e.settings.demo,
 			Version:     version.Info(),
-			URL:         e.client.URL(),
-			Platform:    string(e.client.Platform()),
 			MetricsPath: metricsPath,
-			Endpoints:   e.site.Status(),
+		}
+		if e.site != nil {
+			data.HasDefault = true
+			data.URL = e.client.URL()
+			data.Platform = string(e.client.Platform())
+			data.Endpoints = e.site.Status()
+		}
+		if e.sites != nil {
+			data.Sites = e.sites.Names()
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := landingTemplate.Execute(w, data); err != nil {

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/ativo-exporter/ativo_exporter/ativo"
 	"github.com/ativo-exporter/ativo_exporter/ativo/ativotest"
 	"github.com/ativo-exporter/ativo_exporter/collector"
+	"github.com/ativo-exporter/ativo_exporter/sites"
 )
 
 const (
@@ -61,17 +63,25 @@ func main() {
 	}
 }
 
-// exitOnSignal ends the process with status 0 on SIGTERM or SIGINT;
-// neither bootstrap nor web.ListenAndServe handles them.
+// exitOnSignal ends the process with status 0 on SIGTERM or SIGINT
+// (neither bootstrap nor web.ListenAndServe handles them) and reloads the
+// sites file on SIGHUP.
 func exitOnSignal(e *exporter) {
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
-	if l := e.logger.Load(); l != nil {
-		l.Info("Received signal, exiting", "signal", s.String())
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			if e.ready.Load() && e.sites != nil {
+				_ = e.reload() // logged by reload
+			}
+			continue
+		}
+		if l := e.logger.Load(); l != nil {
+			l.Info("Received signal, exiting", "signal", s.String())
+		}
+		e.close()
+		os.Exit(0)
 	}
-	e.close()
-	os.Exit(0)
 }
 
 func oneLine(err error) string {
@@ -87,6 +97,8 @@ type flags struct {
 	demo                             *bool
 	collectors                       map[string]*bool
 	collectorSet                     map[string]*bool
+	configFile                       *string
+	configCheck, enableLifecycle     *bool
 }
 
 func addFlags(app *kingpin.Application) *flags {
@@ -109,6 +121,9 @@ func addFlags(app *kingpin.Application) *flags {
 			Default(strconv.FormatBool(c.Default)).IsSetByUser(set).Bool()
 	}
 	f.demo = app.Flag("demo", "Serve an embedded fake Ativo with fixed sample data on loopback and scrape it; no token needed.").Bool()
+	f.configFile = app.Flag("config.file", "Sites file (YAML) for many Jira sites, served on /probe?target=<site>. Reloaded on SIGHUP.").String()
+	f.configCheck = app.Flag("config.check", "Check the sites file (and that each token source is readable), then exit 0 or 1 without serving.").Bool()
+	f.enableLifecycle = app.Flag("web.enable-lifecycle", "Enable POST /-/reload to reload the sites file.").Bool()
 	return f
 }
 
@@ -131,11 +146,14 @@ type settings struct {
 	maxResponseSize int64
 	demo            bool
 	enabled         map[string]bool
+	configFile      string
+	// token is nil when only the sites file gives tokens: then there is
+	// no default site and /metrics carries the exporter's own metrics.
 }
 
 // validate checks every flag and returns an error naming the flag.
 func (f *flags) validate(getenv func(string) string) (*settings, error) {
-	s := &settings{url: *f.url, caFile: *f.caFile, demo: *f.demo, enabled: map[string]bool{}}
+	s := &settings{url: *f.url, caFile: *f.caFile, demo: *f.demo, enabled: map[string]bool{}, configFile: *f.configFile}
 	var err error
 	if s.timeout, err = parseDuration("--ativo.timeout", *f.timeout, false); err != nil {
 		return nil, err
@@ -188,8 +206,10 @@ func (f *flags) validate(getenv func(string) string) (*settings, error) {
 		s.token = config.NewFileSecret(*f.tokenFile)
 	case envToken != "":
 		s.token = config.NewInlineSecret(envToken)
+	case s.configFile != "":
+		// Sites only: no default site.
 	default:
-		return nil, errors.New("--ativo.token-file: no token source; set --ativo.token-file or the " + tokenEnv + " environment variable")
+		return nil, errors.New("--ativo.token-file: no token source; set --ativo.token-file or the " + tokenEnv + " environment variable (or give sites with --config.file)")
 	}
 	if s.caFile != "" {
 		if _, err := ativo.LoadCAFile(s.caFile); err != nil {
@@ -248,21 +268,35 @@ type exporter struct {
 	fake   atomic.Pointer[ativotest.Server]
 
 	settings *settings
-	client   *ativo.Client
-	site     *collector.Site
+	// client and site are the default site (flags or --demo); nil when
+	// only the sites file gives tokens.
+	client *ativo.Client
+	site   *collector.Site
+	// sites serves /probe when --config.file is set.
+	sites *sites.Registry
+
+	reloadMu            sync.Mutex
+	lastReloadOK        atomic.Bool
+	lastReloadSuccessTS atomic.Int64 // Unix seconds
 }
 
 func (e *exporter) close() {
 	if fake := e.fake.Load(); fake != nil {
 		fake.Close()
 	}
+	if e.sites != nil {
+		e.sites.Close()
+	}
 }
 
-// factory validates the flags, builds the client and collector, starts
+// factory validates the flags, builds the clients and collectors, starts
 // the demo fake when asked, and registers the routes. Its error ends the
 // process before any port is opened.
 func (e *exporter) factory(b *bootstrap.Bootstrap) (http.Handler, error) {
 	e.logger.Store(b.Logger)
+	if *e.flags.configCheck {
+		return nil, e.checkConfig()
+	}
 	s, err := e.flags.validate(e.getenv)
 	if err != nil {
 		return nil, err
@@ -273,34 +307,6 @@ func (e *exporter) factory(b *bootstrap.Bootstrap) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	client, err := ativo.New(ativo.Config{
-		URL:             s.url,
-		Platform:        s.platform,
-		Token:           s.token,
-		CAFile:          s.caFile,
-		MaxResponseSize: s.maxResponseSize,
-		UserAgent:       version.ComponentUserAgent(exporterName),
-		Logger:          b.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--ativo.url: %w", err)
-	}
-	e.client = client
-	e.site = collector.New(client, collector.Options{
-		Enabled:       s.enabled,
-		Timeout:       s.timeout,
-		TimeoutOffset: s.timeoutOffset,
-		CacheTTL:      s.cacheTTL,
-		Platform:      string(client.Platform()),
-		URL:           client.URL(),
-		Logger:        b.Logger,
-	})
-	if _, err := client.TokenFingerprint(context.Background()); err != nil {
-		b.Logger.Warn("The Ativo token cannot be used yet; scrapes fail with cause no_token until it can", "err", err)
-	}
-	b.Logger.Info("Scraping Ativo", "url", client.URL(), "platform", string(client.Platform()),
-		"collectors", strings.Join(e.site.Endpoints(), ","))
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	handlerOpts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(b.Logger.Handler(), slog.LevelError)}
@@ -310,13 +316,130 @@ func (e *exporter) factory(b *bootstrap.Bootstrap) (http.Handler, error) {
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		)
 	}
-	e.routes(b, b.MetricsPath)
-	var h = e.site.Handler(reg, handlerOpts)
+	if s.configFile != "" {
+		e.sites = sites.NewRegistry(sites.Options{
+			TimeoutOffset: s.timeoutOffset,
+			UserAgent:     version.ComponentUserAgent(exporterName),
+			Logger:        b.Logger,
+			Getenv:        e.getenv,
+		})
+		if err := e.reload(); err != nil {
+			return nil, fmt.Errorf("--config.file: %w", err)
+		}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ativo_exporter_config_last_reload_successful",
+				Help: "1 when the last load of the sites file (--config.file) succeeded, else 0.",
+			}, func() float64 {
+				if e.lastReloadOK.Load() {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ativo_exporter_config_last_reload_success_timestamp_seconds",
+				Help: "Unix time of the last successful load of the sites file (--config.file).",
+			}, func() float64 { return float64(e.lastReloadSuccessTS.Load()) }),
+		)
+	}
+
+	var h http.Handler
+	if s.token != nil {
+		client, err := ativo.New(ativo.Config{
+			URL:             s.url,
+			Platform:        s.platform,
+			Token:           s.token,
+			CAFile:          s.caFile,
+			MaxResponseSize: s.maxResponseSize,
+			UserAgent:       version.ComponentUserAgent(exporterName),
+			Logger:          b.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--ativo.url: %w", err)
+		}
+		e.client = client
+		e.site = collector.New(client, collector.Options{
+			Enabled:       s.enabled,
+			Timeout:       s.timeout,
+			TimeoutOffset: s.timeoutOffset,
+			CacheTTL:      s.cacheTTL,
+			Platform:      string(client.Platform()),
+			URL:           client.URL(),
+			Logger:        b.Logger,
+		})
+		if _, err := client.TokenFingerprint(context.Background()); err != nil {
+			b.Logger.Warn("The Ativo token cannot be used yet; scrapes fail with cause no_token until it can", "err", err)
+		}
+		b.Logger.Info("Scraping Ativo", "url", client.URL(), "platform", string(client.Platform()),
+			"collectors", strings.Join(e.site.Endpoints(), ","))
+		h = e.site.Handler(reg, handlerOpts)
+	} else {
+		// Sites only: /metrics carries the exporter's own metrics.
+		h = promhttp.HandlerFor(reg, handlerOpts)
+	}
+	e.routes(b, b.MetricsPath, b.MaxRequestsHandler, handlerOpts)
 	if !b.DisableExporterMetrics {
 		h = promhttp.InstrumentMetricHandler(reg, h)
 	}
 	e.ready.Store(true)
 	return h, nil
+}
+
+// checkConfig is --config.check: it validates the sites file and ends
+// the process, 0 when the file is good.
+func (e *exporter) checkConfig() error {
+	if *e.flags.configFile == "" {
+		return errors.New("--config.check: needs --config.file")
+	}
+	cfg, err := sites.Load(*e.flags.configFile, e.getenv)
+	if err != nil {
+		return fmt.Errorf("--config.file: %s: %w", *e.flags.configFile, err)
+	}
+	names := make([]string, 0, len(cfg.Sites))
+	for _, s := range cfg.Sites {
+		names = append(names, s.Name)
+	}
+	fmt.Printf("%s: %s is valid: %d sites (%s)\n", exporterName, *e.flags.configFile, len(names), strings.Join(names, ", "))
+	os.Exit(0)
+	return nil
+}
+
+// reload loads the sites file and puts it in service; a bad file is
+// rejected and the previous sites keep serving.
+func (e *exporter) reload() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	logger := e.logger.Load()
+	cfg, err := sites.Load(e.settings.configFile, e.getenv)
+	if err == nil {
+		err = e.sites.Apply(cfg)
+	}
+	if err != nil {
+		e.lastReloadOK.Store(false)
+		logger.Error("Sites file rejected; the previous sites keep serving", "file", e.settings.configFile, "err", err)
+		return err
+	}
+	e.lastReloadOK.Store(true)
+	e.lastReloadSuccessTS.Store(time.Now().Unix())
+	logger.Info("Sites file loaded", "file", e.settings.configFile, "sites", strings.Join(e.sites.Names(), ","))
+	return nil
+}
+
+// serveReload is POST /-/reload, with --web.enable-lifecycle only.
+func (e *exporter) serveReload(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !*e.flags.enableLifecycle:
+		http.Error(w, "Lifecycle API is not enabled (--web.enable-lifecycle).", http.StatusForbidden)
+	case r.Method != http.MethodPost && r.Method != http.MethodPut:
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "Use POST to reload the sites file.", http.StatusMethodNotAllowed)
+	default:
+		if err := e.reload(); err != nil {
+			http.Error(w, "Failed to reload the sites file: "+oneLine(err), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("Reloaded\n"))
+	}
 }
 
 // startDemo serves the fake Ativo on a random loopback port with a random
@@ -344,9 +467,15 @@ type router interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// routes registers the landing page and the health endpoints. None of
-// them calls Ativo, so Kubernetes probes never spend the rate limit.
-func (e *exporter) routes(r router, metricsPath string) {
+// routes registers the landing page and the health endpoints (none of
+// them calls Ativo, so Kubernetes probes never spend the rate limit) and,
+// with a sites file, /probe (under the --web.max-requests limit, which
+// bootstrap applies to the metrics path only) and /-/reload.
+func (e *exporter) routes(r router, metricsPath string, limit func(http.Handler) http.Handler, opts promhttp.HandlerOpts) {
+	if e.sites != nil {
+		r.Handle("/probe", limit(e.sites.ProbeHandler(opts)))
+		r.Handle("/-/reload", http.HandlerFunc(e.serveReload))
+	}
 	r.Handle("/", e.landingHandler(metricsPath))
 	r.Handle("/-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

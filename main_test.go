@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/bootstrap"
 	"go.uber.org/goleak"
 
@@ -176,11 +176,13 @@ func newMux(t *testing.T, args []string, env map[string]string, logs io.Writer) 
 	}
 	t.Cleanup(func() {
 		e.close()
-		e.client.CloseIdleConnections()
+		if e.client != nil {
+			e.client.CloseIdleConnections()
+		}
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", b.MaxRequestsHandler(h))
-	e.routes(mux, "/metrics")
+	e.routes(mux, "/metrics", b.MaxRequestsHandler, promhttp.HandlerOpts{})
 	return e, mux
 }
 
@@ -385,6 +387,13 @@ var listenRE = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 // then drains the rest in the background.
 func waitListening(t *testing.T, r io.Reader) string {
 	t.Helper()
+	return waitListeningLines(t, r, nil)
+}
+
+// waitListeningLines is waitListening that also hands every log line to
+// lines (when not nil; lines that do not fit are dropped).
+func waitListeningLines(t *testing.T, r io.Reader, lines chan<- string) string {
+	t.Helper()
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(r)
@@ -395,16 +404,40 @@ func waitListening(t *testing.T, r io.Reader) string {
 				default:
 				}
 			}
+			if lines != nil {
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	select {
 	case addr := <-found:
 		return addr
-	case <-ctx.Done():
+	case <-time.After(30 * time.Second):
 		t.Fatal("the exporter did not start listening within 30 s")
 		return ""
+	}
+}
+
+// waitLine waits up to 30 s for a log line containing every part.
+func waitLine(t *testing.T, lines <-chan string, parts ...string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line := <-lines:
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(line, p)
+			}
+			if ok {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log line with %q within 30 s", parts)
+		}
 	}
 }
 
