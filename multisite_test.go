@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -37,19 +36,10 @@ func sitesFile(t *testing.T, dir string, sites map[string]string) string {
 	var b strings.Builder
 	b.WriteString("sites:\n")
 	for name, url := range sites {
-		writeFile2(t, dir, name+".token", "token-"+name)
+		writeFileIn(t, dir, name+".token", "token-"+name)
 		b.WriteString("  - name: " + name + "\n    url: " + url + "\n    platform: cloud\n    token_file: " + name + ".token\n")
 	}
-	return writeFile2(t, dir, "sites.yml", b.String())
-}
-
-func writeFile2(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := dir + "/" + name
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFileIn(t, dir, "sites.yml", b.String())
 }
 
 func TestSitesOnlyAndReload(t *testing.T) {
@@ -99,7 +89,7 @@ func TestReloadEndpoint(t *testing.T) {
 		t.Fatalf("new site after reload (%d):\n%s", code, body)
 	}
 	// A bad file: rejected, logged, the previous sites keep serving.
-	writeFile2(t, dir, "sites.yml", "sites:\n  - name: prod\n    url: ftp://x\n")
+	writeFileIn(t, dir, "sites.yml", "sites:\n  - name: prod\n    url: ftp://x\n")
 	if code, body := post(t, mux, "/-/reload"); code != http.StatusInternalServerError || !strings.Contains(body, "url: invalid URL") {
 		t.Fatalf("bad reload: %d %s", code, body)
 	}
@@ -123,7 +113,7 @@ func TestBinaryConfigCheck(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "is valid: 1 sites (prod)") {
 		t.Fatalf("good file: %v %s", err, out)
 	}
-	bad := writeFile2(t, dir, "bad.yml", "sites:\n  - name: prod\n    url: https://x\n    token_file: missing\n")
+	bad := writeFileIn(t, dir, "bad.yml", "sites:\n  - name: prod\n    url: https://x\n    token_file: missing\n")
 	cmd := exec.Command(binary, "--config.file", bad, "--config.check")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -145,8 +145,7 @@ type job struct {
 type payload struct {
 	teamCount *int
 	teams     *ativo.TeamSummary
-	programs  *ativo.ArchiveCounts
-	periods   *ativo.ArchiveCounts
+	archived  *ativo.ArchiveCounts // programs or periods
 	version   ativo.ModelVersion
 	saw2xx    bool // the answer was a non-HTML 2xx (says the token works)
 }
@@ -238,23 +237,21 @@ func (s *Site) buildJobs() {
 			return &payload{version: v, saw2xx: !v.Absent}, nil
 		}})
 	}
-	if on[CollectorPrograms] {
-		s.jobs = append(s.jobs, &job{name: ativo.EndpointPrograms, serves: []string{ativo.EndpointPrograms}, fetch: func(ctx context.Context) (*payload, error) {
-			ac, err := s.api.Programs(ctx)
+	// Programs and periods have the same shape: counts by archived flag.
+	archived := func(endpoint string, fetch func(context.Context) (*ativo.ArchiveCounts, error)) *job {
+		return &job{name: endpoint, serves: []string{endpoint}, fetch: func(ctx context.Context) (*payload, error) {
+			ac, err := fetch(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return &payload{programs: ac, saw2xx: true}, nil
-		}})
+			return &payload{archived: ac, saw2xx: true}, nil
+		}}
+	}
+	if on[CollectorPrograms] {
+		s.jobs = append(s.jobs, archived(ativo.EndpointPrograms, s.api.Programs))
 	}
 	if on[CollectorPeriods] {
-		s.jobs = append(s.jobs, &job{name: ativo.EndpointPeriods, serves: []string{ativo.EndpointPeriods}, fetch: func(ctx context.Context) (*payload, error) {
-			ac, err := s.api.Periods(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &payload{periods: ac, saw2xx: true}, nil
-		}})
+		s.jobs = append(s.jobs, archived(ativo.EndpointPeriods, s.api.Periods))
 	}
 }
 
@@ -554,14 +551,11 @@ func (s *Site) render(c *collection, ch chan<- prometheus.Metric) {
 			emit(mTeamConfigurations, float64(n), tc.Type, tc.Mode, tc.Estimation, tc.Archived)
 		}
 	}
-	if d := c.data[ativo.EndpointPrograms]; d != nil && d.programs != nil {
-		for a, n := range d.programs.ByArchived {
-			emit(mPrograms, float64(n), a)
-		}
-	}
-	if d := c.data[ativo.EndpointPeriods]; d != nil && d.periods != nil {
-		for a, n := range d.periods.ByArchived {
-			emit(mPeriods, float64(n), a)
+	for endpoint, m := range map[string]metricInfo{ativo.EndpointPrograms: mPrograms, ativo.EndpointPeriods: mPeriods} {
+		if d := c.data[endpoint]; d != nil && d.archived != nil {
+			for a, n := range d.archived.ByArchived {
+				emit(m, float64(n), a)
+			}
 		}
 	}
 	s.requests.Collect(ch)
