@@ -464,3 +464,24 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestBinaryVersion(t *testing.T) {
+	out, err := exec.Command(binary, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ativo_exporter, version ") || !strings.Contains(string(out), "go version:") {
+		t.Fatalf("--version: %v %q", err, out)
+	}
+}
+
+// The fake that --demo serves must not pull the testing package into the
+// binary.
+func TestBinaryDoesNotLinkTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dep := range strings.SplitSeq(string(out), "\n") {
+		if dep == "testing" || dep == "net/http/httptest" {
+			t.Fatalf("the binary depends on %s", dep)
+		}
+	}
+}
