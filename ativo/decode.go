@@ -16,6 +16,11 @@ import (
 // unbounded label values.
 const maxLabelLen = 64
 
+// MaxTeamConfigs bounds the distinct (type, mode, estimation, archived)
+// combinations kept from one answer; further ones are counted under
+// "other". Real sites have a handful.
+const MaxTeamConfigs = 250
+
 // envelopeKeys are the object fields accepted as holding the list when an
 // endpoint answers with an object instead of the documented bare array.
 var envelopeKeys = map[string]bool{
@@ -186,6 +191,10 @@ func decodeTeams(r io.Reader) (*TeamSummary, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if _, known := sum.Configs[tc]; !known && len(sum.Configs) >= MaxTeamConfigs {
+			// A broken upstream must not create unbounded series.
+			tc = TeamConfig{Type: "other", Mode: "other", Estimation: "other", Archived: tc.Archived}
 		}
 		sum.Total++
 		sum.Configs[tc]++

@@ -3,6 +3,7 @@ package ativo
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -219,5 +220,27 @@ func TestScannerPassesReadErrors(t *testing.T) {
 	_, err := countItems(r)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+func TestDecodeTeamsBoundsSeries(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"type":"T%d","isArchived":false}`, i)
+	}
+	b.WriteString("]")
+	got, err := decodeTeams(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Configs) != MaxTeamConfigs+1 || got.Total != 1000 {
+		t.Fatalf("%d series for %d teams, want %d", len(got.Configs), got.Total, MaxTeamConfigs+1)
+	}
+	if n := got.Configs[TeamConfig{Type: "other", Mode: "other", Estimation: "other", Archived: "false"}]; n != 1000-MaxTeamConfigs {
+		t.Fatalf("other = %d", n)
 	}
 }
