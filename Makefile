@@ -21,7 +21,7 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
            -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
            -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: all style vet lint test unused build fakeativo clean
+.PHONY: all style vet lint test unused build fakeativo clean ops-check e2e
 
 all: style vet lint unused test build
 
@@ -61,3 +61,14 @@ fakeativo:
 
 clean:
 	rm -f $(BIN) fakeativo
+
+# Static checks of the operations content (Dockerfile, rules, manifests,
+# dashboard, systemd unit, compose); installs promtool, kubeconform and
+# friends when absent.
+ops-check:
+	scripts/check-ops.sh
+
+# End to end: the exporter, the fake Ativo, Prometheus with the shipped
+# rules and Alertmanager, on loopback.
+e2e:
+	scripts/e2e.sh
