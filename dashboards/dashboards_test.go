@@ -155,6 +155,8 @@ func TestMetricNamesIn(t *testing.T) {
 		`sum by (endpoint, code) (rate(ativo_api_requests_total{a="b"}[$__rate_interval]))`:                               {"ativo_api_requests_total"},
 		`histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m]))) / on(job) group_left(site) y > 0.5 unless z offset 1h`: {"x_bucket", "y", "z"},
 		`a == 0 unless on(job, instance, site) (b > 0 or c == 0)`:                                                         {"a", "b", "c"},
+		`label_join(ativo_teams{instance=~"$instance", site=~"$site"}, "target", " ", "instance", "site")`:                {"ativo_teams"},
+		`label_values(ativo_up, site)`:                                                                                    {"ativo_up"},
 	} {
 		if got := MetricNamesIn(expr); !slices.Equal(got, want) {
 			t.Errorf("MetricNamesIn(%q) = %v, want %v", expr, got, want)

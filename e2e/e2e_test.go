@@ -2,14 +2,15 @@
 
 // Package e2e runs the exporter against the fake Ativo (cmd/fakeativo) with a real Prometheus
 // loading the shipped alert rules and a real Alertmanager that notifies a webhook owned by the
-// test. Run it with scripts/e2e.sh, which installs Prometheus and Alertmanager when absent.
+// test. TestEndToEnd covers the single-site /metrics; TestEndToEndMultiSite one exporter
+// serving two fake sites through /probe with the shipped multi-site scrape config. Run them
+// with scripts/e2e.sh, which installs Prometheus and Alertmanager when absent.
 //
 // Everything listens on 127.0.0.1. Every process is started by the test and stopped by its
 // PID when the test ends (and killed by the kernel if the test process dies first).
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,26 +60,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	work := t.TempDir()
-
-	// Build the exporter and the fake Ativo.
-	for _, b := range []struct{ out, pkg string }{{"ativo_exporter", "."}, {"fakeativo", "./cmd/fakeativo"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(work, b.out), b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
-		}
-	}
+	buildBinaries(t, root, work)
 
 	// Fake Ativo with a token of its own.
 	tokenFile := filepath.Join(work, "token")
 	writeFile(t, tokenFile, fmt.Sprintf("e2e-token-%d\n", time.Now().UnixNano()))
-	addrFile := filepath.Join(work, "fake.addr")
-	startProc(t, work, "fakeativo", filepath.Join(work, "fakeativo"),
-		"--listen", "127.0.0.1:0", "--token-file", tokenFile, "--address-file", addrFile)
-	fakeURL := waitFor(t, "fake Ativo address", func() (string, bool) {
-		b, err := os.ReadFile(addrFile)
-		return strings.TrimSpace(string(b)), err == nil && len(bytes.TrimSpace(b)) > 0
-	})
+	fakeURL := startFake(t, work, "fakeativo", tokenFile)
 
 	// The exporter, every collector on.
 	exporterAddr := freeAddr(t)
@@ -89,41 +76,12 @@ func TestEndToEnd(t *testing.T) {
 		"--web.listen-address="+exporterAddr, "--log.level=debug")
 	waitHTTP200(t, "http://"+exporterAddr+"/-/ready")
 
-	// The webhook receiver.
 	hook := &webhook{}
-	hookSrv := httptest.NewServer(hook)
-	t.Cleanup(hookSrv.Close)
-
-	// Alertmanager, notifying the webhook quickly.
-	amAddr := freeAddr(t)
-	amCfg := filepath.Join(work, "alertmanager.yml")
-	writeFile(t, amCfg, fmt.Sprintf(`route:
-  receiver: webhook
-  group_by: [alertname, instance]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: webhook
-    webhook_configs:
-      - url: %s/
-        send_resolved: true
-`, hookSrv.URL))
-	startProc(t, work, "alertmanager", "prometheus-alertmanager",
-		"--config.file="+amCfg, "--storage.path="+filepath.Join(work, "am-data"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
-	waitHTTP200(t, "http://"+amAddr+"/-/ready")
+	amAddr := startAlertmanager(t, work, hook, "[alertname, instance]")
 
 	// Prometheus with the shipped rules, for: shortened.
-	rules := readFile(t, filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
-	reFor := regexp.MustCompile(`(?m)^(\s+for:\s*)\S+\s*$`)
-	if n, alerts := len(reFor.FindAllString(rules, -1)), strings.Count(rules, "- alert:"); n != alerts {
-		t.Fatalf("alerts.yml: %d for: lines for %d alerts", n, alerts)
-	}
-	writeFile(t, filepath.Join(work, "alerts.yml"), reFor.ReplaceAllString(rules, "${1}"+testFor))
-	promAddr := freeAddr(t)
-	promCfg := filepath.Join(work, "prometheus.yml")
-	writeFile(t, promCfg, fmt.Sprintf(`global:
+	writeShortenedRules(t, root, work)
+	writeFile(t, filepath.Join(work, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
   evaluation_interval: 1s
@@ -138,11 +96,7 @@ scrape_configs:
     static_configs:
       - targets: ["%[3]s"]
 `, scrapeInterval, amAddr, exporterAddr))
-	startProc(t, work, "prometheus", "prometheus",
-		"--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(work, "prom-data"),
-		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s")
-	prom := &promAPI{base: "http://" + promAddr}
-	waitHTTP200(t, prom.base+"/-/ready")
+	prom := startPrometheus(t, work)
 
 	if !t.Run("target up with every endpoint", func(t *testing.T) {
 		waitFor(t, "the ativo target to be up", func() (struct{}, bool) {
@@ -167,7 +121,8 @@ scrape_configs:
 
 	if !t.Run("every dashboard query returns data", func(t *testing.T) {
 		// As Grafana formats a regex variable for Prometheus: escaped, inside a PromQL string.
-		vars := map[string]string{"instance": strings.ReplaceAll(regexp.QuoteMeta(exporterAddr), `\`, `\\`)}
+		// The site variable's All value: single-site series have no site label.
+		vars := map[string]string{"instance": grafanaRegex(exporterAddr), "site": ".*"}
 		maps.Copy(vars, grafanaVars)
 		values := prom.labelValues(t, "instance", "ativo_up")
 		if !slices.Contains(values, exporterAddr) {
@@ -237,6 +192,57 @@ scrape_configs:
 	if hook.seen(0, "AtivoAPIDown", "firing") {
 		t.Error("AtivoAPIDown reached the webhook")
 	}
+}
+
+// startAlertmanager starts the webhook receiver and an Alertmanager that notifies it quickly,
+// grouping by groupBy (a YAML list), and returns Alertmanager's address.
+func startAlertmanager(t *testing.T, work string, hook *webhook, groupBy string) string {
+	t.Helper()
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	amAddr := freeAddr(t)
+	amCfg := filepath.Join(work, "alertmanager.yml")
+	writeFile(t, amCfg, fmt.Sprintf(`route:
+  receiver: webhook
+  group_by: %s
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: %s/
+        send_resolved: true
+`, groupBy, hookSrv.URL))
+	startProc(t, work, "alertmanager", "prometheus-alertmanager",
+		"--config.file="+amCfg, "--storage.path="+filepath.Join(work, "am-data"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	waitHTTP200(t, "http://"+amAddr+"/-/ready")
+	return amAddr
+}
+
+// writeShortenedRules writes the shipped alert rules to work/alerts.yml with every for:
+// shortened to testFor.
+func writeShortenedRules(t *testing.T, root, work string) {
+	t.Helper()
+	rules := readFile(t, filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
+	reFor := regexp.MustCompile(`(?m)^(\s+for:\s*)\S+\s*$`)
+	if n, alerts := len(reFor.FindAllString(rules, -1)), strings.Count(rules, "- alert:"); n != alerts {
+		t.Fatalf("alerts.yml: %d for: lines for %d alerts", n, alerts)
+	}
+	writeFile(t, filepath.Join(work, "alerts.yml"), reFor.ReplaceAllString(rules, "${1}"+testFor))
+}
+
+// startPrometheus starts Prometheus with work/prometheus.yml and waits until it is ready.
+func startPrometheus(t *testing.T, work string) *promAPI {
+	t.Helper()
+	promAddr := freeAddr(t)
+	startProc(t, work, "prometheus", "prometheus",
+		"--config.file="+filepath.Join(work, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(work, "prom-data"),
+		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s")
+	prom := &promAPI{base: "http://" + promAddr}
+	waitHTTP200(t, prom.base+"/-/ready")
+	return prom
 }
 
 // assertNotFiring fails the test if the alert is pending or firing in Prometheus or has

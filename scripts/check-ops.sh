@@ -13,6 +13,7 @@ CACHE=$ROOT/.cache/ops
 K8S_VERSION=v1.34.4                  # k8s.io/kubernetes module: api/openapi-spec/swagger.json
 PROMETHEUS_OPERATOR_VERSION=v0.85.0  # its example/prometheus-operator-crd holds the CRDs
 DOCKERFILE_UTILS_VERSION=0.16.3      # npm: a second, independent Dockerfile linter
+CRDS=(servicemonitors prometheusrules probes) # prometheus-operator CRDs the manifests use
 export GOWORK=off
 mkdir -p "$CACHE"
 
@@ -83,15 +84,17 @@ moddir() {
 }
 
 schemas() {
-	local marker=$CACHE/schemas/.done-$K8S_VERSION-$PROMETHEUS_OPERATOR_VERSION k8s po
+	local marker=$CACHE/schemas/.done-$K8S_VERSION-$PROMETHEUS_OPERATOR_VERSION-${CRDS[*]// /-} k8s po crd files=()
+	marker=${marker// /-}
 	[[ -f $marker ]] && return 0
 	rm -rf "$CACHE/schemas"
 	k8s=$(moddir "k8s.io/kubernetes@$K8S_VERSION")
 	python3 tools/k8s-swagger-to-schemas.py "$k8s/api/openapi-spec/swagger.json" "$CACHE/schemas/k8s"
 	po=$(moddir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-	python3 tools/crd-to-schemas.py "$CACHE/schemas/crd" \
-		"$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
-		"$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+	for crd in "${CRDS[@]}"; do
+		files+=("$po/example/prometheus-operator-crd/monitoring.coreos.com_$crd.yaml")
+	done
+	python3 tools/crd-to-schemas.py "$CACHE/schemas/crd" "${files[@]}"
 	touch "$marker"
 }
 
@@ -108,6 +111,32 @@ compose_prometheus_config() {
 	mkdir -p "$TMP/compose"
 	sed "s|/etc/prometheus/rules/|$ROOT/deploy/prometheus/|" deploy/compose/prometheus.yml >"$TMP/compose/prometheus.yml"
 	promtool check config "$TMP/compose/prometheus.yml"
+}
+
+# The example sites files, checked by the exporter itself (--config.check, which also reads
+# every token source). Their token paths are where systemd and Kubernetes put the tokens: point
+# them at files in a temporary folder, and set the environment variables they name.
+sites_check() {
+	local d=$TMP/sites f out name vars
+	mkdir -p "$d/tokens"
+	go build -o "$d/ativo_exporter" . || return 1
+	for f in deploy/sites.example.yml deploy/kubernetes/multisite/sites.yml; do
+		out=$d/$(echo "$f" | tr / _)
+		sed -e "s|/run/credentials/ativo_exporter.service/|$d/tokens/|" \
+			-e "s|/etc/ativo_exporter/tokens/|$d/tokens/|" "$f" >"$out"
+		while read -r name; do
+			echo "example-token-$name" >"$d/tokens/$name"
+		done < <(sed -n "s|^ *token_file: $d/tokens/||p" "$out")
+		if grep -v "$d/tokens/" "$out" | grep -q '^ *token_file: /'; then
+			echo "$f: a token_file outside the paths this check knows"
+			return 1
+		fi
+		vars=()
+		while read -r name; do
+			vars+=("$name=example-token")
+		done < <(sed -n 's|^ *token_env: *\([A-Za-z0-9_]*\).*|\1|p' "$out")
+		env "${vars[@]}" "$d/ativo_exporter" --config.file="$out" --config.check || return 1
+	done
 }
 
 # systemd-analyze verify wants ExecStart's binary to exist: point it at a stub.
@@ -136,16 +165,22 @@ check "install tools" install_packages
 check "kubeconform schemas (cached)" schemas
 check "dockerfile-utils lint Dockerfile" dockerfile_lint
 check "go mod tidy -diff (tools module)" go -C tools mod tidy -diff
-check "go test tools/opscheck" env OPSCHECK_KUSTOMIZE_OUT="$CACHE/kustomize.yaml" go -C tools test -count=1 ./...
+check "go test tools/opscheck" env OPSCHECK_KUSTOMIZE_OUT="$CACHE/kustomize.yaml" \
+	OPSCHECK_KUSTOMIZE_MULTISITE_OUT="$CACHE/kustomize-multisite.yaml" go -C tools test -count=1 ./...
 check "go vet (tools module)" go -C tools vet ./...
 check "go test dashboards (metric names)" go test -count=1 ./dashboards/
 check "promtool check config (example)" promtool check config deploy/prometheus/prometheus.yml
+check "promtool check config (multi-site)" promtool check config deploy/prometheus/prometheus-multisite.yml
+check "ativo_exporter --config.check (sites files)" sites_check
 check "promtool check config (compose)" compose_prometheus_config
 check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
 check "promtool test rules" promtool test rules deploy/prometheus/alerts_test.yml
 check "kubeconform -strict (manifests)" kubeconform deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml \
 	deploy/kubernetes/secret.example.yaml deploy/kubernetes/servicemonitor.yaml deploy/kubernetes/prometheusrule.yaml
 check "kubeconform -strict (kustomize build)" kubeconform "$CACHE/kustomize.yaml"
+check "kubeconform -strict (multisite manifests)" kubeconform deploy/kubernetes/multisite/servicemonitor-sites.yaml \
+	deploy/kubernetes/multisite/probe.yaml deploy/kubernetes/multisite/secret.example.yaml
+check "kubeconform -strict (multisite build)" kubeconform "$CACHE/kustomize-multisite.yaml"
 check "systemd-analyze verify" systemd_verify
 check "systemd-analyze security" systemd_security
 check "yamllint deploy/" yamllint -s -c tools/yamllint.yml deploy

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test: the exporter against the fake Ativo, scraped by a real Prometheus that
+# End-to-end tests: the exporter against the fake Ativo (single-site, and two sites through
+# /probe with the multi-site scrape config), scraped by a real Prometheus that
 # loads deploy/prometheus/alerts.yml, with a real Alertmanager notifying the test's webhook.
 # Installs Prometheus and Alertmanager from Debian when absent. Loopback only; takes about a
 # minute and is bounded to 5 minutes. Extra arguments go to `go test` (for example -v).

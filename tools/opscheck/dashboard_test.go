@@ -110,6 +110,17 @@ func TestDashboardsImportAnywhere(t *testing.T) {
 			} else if inst.Datasource == nil || inst.Datasource.UID != dsRef {
 				t.Errorf("instance variable does not query %s", dsRef)
 			}
+			// The site selector (many sites on one exporter through /probe). Its All value must
+			// be .* so that single-site series, which have no site label, still match.
+			site, ok := vars["site"]
+			switch {
+			case !ok || site.Type != "query" || site.Query != "label_values(ativo_up, site)":
+				t.Errorf("want a site variable with label_values(ativo_up, site), got %+v", site)
+			case site.Datasource == nil || site.Datasource.UID != dsRef:
+				t.Errorf("site variable does not query %s", dsRef)
+			case !site.Multi || !site.IncludeAll || site.AllValue != ".*":
+				t.Errorf("site variable: want multi, includeAll and allValue .*, got %+v", site)
+			}
 
 			ids := map[int]bool{}
 			for _, p := range flatten(d.Panels) {
@@ -145,8 +156,17 @@ func TestDashboardsImportAnywhere(t *testing.T) {
 					if tg.Datasource == nil || tg.Datasource.UID != dsRef {
 						t.Errorf("panel %q: target %s does not use %s", name, tg.RefID, dsRef)
 					}
-					if !strings.Contains(tg.Expr, `instance=~"$instance"`) {
-						t.Errorf("panel %q: target %s ignores the instance variable: %s", name, tg.RefID, tg.Expr)
+					selectors := reSelector.FindAllString(tg.Expr, -1)
+					if len(selectors) == 0 {
+						t.Errorf("panel %q: target %s has no label matchers: %s", name, tg.RefID, tg.Expr)
+					}
+					for _, sel := range selectors {
+						if !strings.Contains(sel, `instance=~"$instance"`) {
+							t.Errorf("panel %q: target %s: %s ignores the instance variable", name, tg.RefID, sel)
+						}
+						if !reSiteMatcher.MatchString(sel) {
+							t.Errorf("panel %q: target %s: %s ignores the site variable", name, tg.RefID, sel)
+						}
 					}
 				}
 			}
@@ -164,11 +184,23 @@ type dsRefJSON struct {
 	UID  string `json:"uid"`
 }
 
+// reSiteMatcher: every selector of a panel query filters by the site variable (and by the
+// instance variable). The exporter's
+// own metrics (build info, from /metrics) never have a site label: those selectors may add
+// the empty site with `site=~"$site|"`.
+var (
+	reSiteMatcher = regexp.MustCompile(`site=~"\$site\|?"`)
+	reSelector    = regexp.MustCompile(`\{[^{}]*\}`)
+)
+
 type variable struct {
 	Name       string     `json:"name"`
 	Type       string     `json:"type"`
 	Query      any        `json:"query"`
 	Datasource *dsRefJSON `json:"datasource"`
+	Multi      bool       `json:"multi"`
+	IncludeAll bool       `json:"includeAll"`
+	AllValue   string     `json:"allValue"`
 }
 
 type panel struct {

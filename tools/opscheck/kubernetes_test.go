@@ -58,6 +58,34 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	spec := dig(m, "spec", "template", "spec").(map[string]any)
 	c := spec["containers"].([]any)[0].(map[string]any)
+	checkDeploymentSecurity(t, spec, c)
+
+	// The token comes from the Secret, mounted as a file that --ativo.token-file names.
+	var tokenFile string
+	for _, a := range c["args"].([]any) {
+		if s, ok := strings.CutPrefix(a.(string), "--ativo.token-file="); ok {
+			tokenFile = s
+		}
+	}
+	mountDir := ""
+	for _, vm := range c["volumeMounts"].([]any) {
+		vm := vm.(map[string]any)
+		for _, v := range spec["volumes"].([]any) {
+			v := v.(map[string]any)
+			if v["name"] == vm["name"] && dig(v, "secret", "secretName") == "ativo-exporter-token" {
+				mountDir = vm["mountPath"].(string)
+			}
+		}
+	}
+	if tokenFile == "" || mountDir == "" || filepath.Dir(tokenFile) != mountDir {
+		t.Errorf("--ativo.token-file=%q is not a file of the Secret volume mounted at %q", tokenFile, mountDir)
+	}
+}
+
+// checkDeploymentSecurity checks what every rendering of the Deployment promises: the pod
+// spec's and the container's security settings, probes, port, image and resources.
+func checkDeploymentSecurity(t *testing.T, spec, c map[string]any) {
+	t.Helper()
 	checks := []struct {
 		name string
 		got  any
@@ -82,27 +110,6 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	if dig(c, "resources", "requests") == nil || dig(c, "resources", "limits", "memory") == nil {
 		t.Error("Deployment has no resource requests or memory limit")
-	}
-
-	// The token comes from the Secret, mounted as a file that --ativo.token-file names.
-	var tokenFile string
-	for _, a := range c["args"].([]any) {
-		if s, ok := strings.CutPrefix(a.(string), "--ativo.token-file="); ok {
-			tokenFile = s
-		}
-	}
-	mountDir := ""
-	for _, vm := range c["volumeMounts"].([]any) {
-		vm := vm.(map[string]any)
-		for _, v := range spec["volumes"].([]any) {
-			v := v.(map[string]any)
-			if v["name"] == vm["name"] && dig(v, "secret", "secretName") == "ativo-exporter-token" {
-				mountDir = vm["mountPath"].(string)
-			}
-		}
-	}
-	if tokenFile == "" || mountDir == "" || filepath.Dir(tokenFile) != mountDir {
-		t.Errorf("--ativo.token-file=%q is not a file of the Secret volume mounted at %q", tokenFile, mountDir)
 	}
 }
 
