@@ -54,7 +54,11 @@ func main() {
 		DefaultAddress:        defaultAddress,
 		MetricsHandlerFactory: e.factory,
 	})
-	go exitOnSignal(e)
+	// Registered before serving, so a SIGHUP never meets the default
+	// action (which would end the process).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go handleSignals(e, sig)
 	if err := runner.Run(); err != nil {
 		// The logger may not exist yet (a parse error): print one line.
 		fmt.Fprintf(os.Stderr, "%s: %s\n", exporterName, oneLine(err))
@@ -63,12 +67,10 @@ func main() {
 	}
 }
 
-// exitOnSignal ends the process with status 0 on SIGTERM or SIGINT
+// handleSignals ends the process with status 0 on SIGTERM or SIGINT
 // (neither bootstrap nor web.ListenAndServe handles them) and reloads the
 // sites file on SIGHUP.
-func exitOnSignal(e *exporter) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+func handleSignals(e *exporter, sig <-chan os.Signal) {
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			if e.ready.Load() && e.sites != nil {
