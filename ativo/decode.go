@@ -261,7 +261,8 @@ func decodeVersion(r io.Reader) (int, error) {
 	if err := dec.Decode(&v); err != nil {
 		return 0, &DecodeError{Offset: dec.InputOffset(), Msg: err.Error()}
 	}
-	if dec.More() {
+	// dec.More reports false for a stray '}' or ']', so look at the rest.
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return 0, &DecodeError{Offset: dec.InputOffset(), Msg: "data after the top-level value"}
 	}
 	if n, ok := versionNumber(v); ok {
