@@ -21,7 +21,11 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) \
            -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
            -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: all style vet lint test unused build fakeativo clean ops-check e2e
+.PHONY: all style vet lint test unused build fakeativo clean ops-check e2e bench bench-compare soak fuzz vulncheck
+
+SOAK_DURATION ?= 2m
+FUZZTIME      ?= 10s
+BENCHTIME     ?= 1s
 
 all: style vet lint unused test build
 
@@ -72,3 +76,23 @@ ops-check:
 # rules and Alertmanager, on loopback.
 e2e:
 	scripts/e2e.sh
+
+# Go benchmarks: decoding 1k/10k/100k items and a full collection.
+bench:
+	BENCHTIME=$(BENCHTIME) scripts/bench.sh
+
+# Side by side with json_exporter v0.7.0 (built from bench/tools), as SPEC 9 measures.
+bench-compare:
+	bench/compare.sh
+
+# The binary under a high scrape rate while the fake cycles through every fault.
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) scripts/soak.sh
+
+# Every fuzz target for FUZZTIME each.
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# govulncheck with an offline vulnerability database.
+vulncheck:
+	scripts/vulncheck.sh
