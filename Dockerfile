@@ -8,7 +8,7 @@
 # The binary is static (CGO_ENABLED=0) and built with the same version ldflags as
 # `make build`; tools/opscheck runs this stage's build command and starts the result.
 
-FROM golang:1.26 AS build
+FROM golang:1.27.3 AS build
 
 ARG VERSION=dev
 ARG REVISION=unknown

@@ -12,6 +12,8 @@ VULNDB_VERSION=${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}
 VULNDB_TIME=${VULNDB_TIME:-2026-11-05T23:49:57Z} # the module's OSV files carry zero times
 
 export GOWORK=off
+# Scan the standard library of the release we build with (see the Makefile).
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ativo-vulncheck.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

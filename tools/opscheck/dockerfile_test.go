@@ -69,8 +69,9 @@ func TestDockerfileProperties(t *testing.T) {
 	}
 	build, final := df.stages[0], df.stages[len(df.stages)-1]
 
-	if !strings.HasPrefix(build.BaseName, "golang:1.26") {
-		t.Errorf("build stage FROM %q, want golang:1.26", build.BaseName)
+	// The builder runs the Go release the Makefile builds and tests with.
+	if want := "golang:" + strings.TrimPrefix(makefileToolchain(t), "go"); build.BaseName != want {
+		t.Errorf("build stage FROM %q, want %s (the Makefile's GOTOOLCHAIN)", build.BaseName, want)
 	}
 	if final.BaseName != finalBaseImage {
 		t.Errorf("final stage FROM %q, want %s", final.BaseName, finalBaseImage)
@@ -238,4 +239,18 @@ func TestDockerignoreKeepsSources(t *testing.T) {
 			t.Errorf(".dockerignore excludes package directory %s, which the build needs", rel)
 		}
 	}
+}
+
+// makefileToolchain returns the GOTOOLCHAIN the Makefile sets (go1.X.Y).
+func makefileToolchain(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^GOTOOLCHAIN \?= (go1\.\d+\.\d+)$`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("the Makefile sets no GOTOOLCHAIN ?= go1.X.Y")
+	}
+	return string(m[1])
 }
