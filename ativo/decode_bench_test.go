@@ -10,7 +10,7 @@ import (
 
 // Benchmark bodies follow the shapes the fake Ativo serves
 // (ativotest.GenerateTeams, which this package cannot import): every
-// third team is a custom team with a manual filter, the others board
+// second team is a custom team with a manual filter, the others board
 // teams. Run with
 //
 //	go test -run '^$' -bench . -benchmem ./ativo
@@ -28,11 +28,11 @@ func benchTeams(n int) []Team {
 	teams := make([]Team, n)
 	for i := range teams {
 		id := int64(i + 1)
-		t := Team{ID: id, Key: fmt.Sprintf("T%07d", id), Name: fmt.Sprintf("Team %d", id)}
-		archived := i%17 == 0 && i%3 != 0
+		t := Team{ID: id, Key: fmt.Sprintf("T%07d", id), Name: fmt.Sprintf("Team %d of the Payments release train", id)}
+		archived := i%17 == 0 && i%2 != 0
 		t.IsArchived = &archived
-		if i%3 == 0 {
-			mode, est := modes[(i/3)%2], estimations[(i/3)%3]
+		if i%2 == 0 {
+			mode, est := modes[(i/2)%2], estimations[(i/2)%3]
 			t.Type, t.Mode, t.Estimation, t.ConfigFilter = "CUSTOM", &mode, &est, benchManualFilter
 		} else {
 			t.Type, t.Board = "BOARD", &Board{ID: 100 + id}
