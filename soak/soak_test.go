@@ -86,6 +86,9 @@ func TestMain(m *testing.M) {
 type step struct {
 	name  string
 	calls []url.Values // each: action plus query
+	// noToken empties the exporter's token file for this step (cause
+	// no_token); every other step writes the token back.
+	noToken bool
 }
 
 func ctl(action string, kv ...string) url.Values {
@@ -109,7 +112,8 @@ func reset() []url.Values {
 // The final quarter of the run adds a persistent 429, which puts the
 // site in backoff.
 func cycle(token string) []step {
-	var steps []step
+	// First, so that the one-minute CI soak reaches it too.
+	steps := []step{{name: "token file emptied (no_token)", calls: reset(), noToken: true}}
 	// 429 is left to the final quarter: scrapes with short deadlines
 	// leave no room for a retry, so any 429 puts the site in a backoff
 	// of 30 s or more, during which no other fault would reach it.
@@ -119,17 +123,17 @@ func cycle(token string) []step {
 		all := ctl("fault", "endpoint", "all", "fault", f)
 		one := ctl("fault", "endpoint", endpoints[i%len(endpoints)], "fault", f)
 		steps = append(steps,
-			step{"all:" + f, append(reset(), all)},
-			step{endpoints[i%len(endpoints)] + ":" + f, append(reset(), one)},
+			step{name: "all:" + f, calls: append(reset(), all)},
+			step{name: endpoints[i%len(endpoints)] + ":" + f, calls: append(reset(), one)},
 		)
 	}
 	steps = append(steps,
-		step{"healthy", reset()},
-		step{"delay 800ms", append(reset(), ctl("delay", "endpoint", "all", "duration", "800ms"))},
-		step{"delay 5s (past the deadline)", append(reset(), ctl("delay", "endpoint", "teams", "duration", "5s"))},
-		step{"revoked", append(reset(), ctl("token/revoke"))},
-		step{"token rotated away", append(reset(), ctl("token", "value", "another-token"))},
-		step{"token back", append(reset(), ctl("token", "value", token))},
+		step{name: "healthy", calls: reset()},
+		step{name: "delay 800ms", calls: append(reset(), ctl("delay", "endpoint", "all", "duration", "800ms"))},
+		step{name: "delay 5s (past the deadline)", calls: append(reset(), ctl("delay", "endpoint", "teams", "duration", "5s"))},
+		step{name: "revoked", calls: append(reset(), ctl("token/revoke"))},
+		step{name: "token rotated away", calls: append(reset(), ctl("token", "value", "another-token"))},
+		step{name: "token back", calls: append(reset(), ctl("token", "value", token))},
 	)
 	return steps
 }
@@ -295,11 +299,18 @@ func TestSoak(t *testing.T) {
 			st := steps[i%len(steps)]
 			if time.Since(start) > *duration*3/4 {
 				persistent429 = true
-				st = step{"all:429 persistent (site backoff)", append(reset(), ctl("fault", "endpoint", "all", "fault", "429"))}
+				st = step{name: "all:429 persistent (site backoff)", calls: append(reset(), ctl("fault", "endpoint", "all", "fault", "429"))}
 			}
 			seen[st.name] = true
 			for _, c := range st.calls {
 				control(c)
+			}
+			content := token + "\n"
+			if st.noToken {
+				content = ""
+			}
+			if err := os.WriteFile(tokenFile, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
 			}
 		}
 		b, _ := lastBody.Load().(string)
