@@ -81,7 +81,9 @@ func handleSignals(e *exporter, sig <-chan os.Signal) {
 		if l := e.logger.Load(); l != nil {
 			l.Info("Received signal, exiting", "signal", s.String())
 		}
-		e.close()
+		if e.ready.Load() { // start-up has finished writing e's fields
+			e.close()
+		}
 		os.Exit(0)
 	}
 }
