@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -203,6 +204,36 @@ func referenceArchived(raw json.RawMessage, present bool) string {
 
 // referenceObjects decodes every item of a top-level array as an object;
 // ok is false when the reference does not apply or an item is not an
+
+func checkArchived(t *testing.T, v string) {
+	t.Helper()
+	if v != "true" && v != "false" && v != "" {
+		t.Fatalf("archived = %q", v)
+	}
+}
+
+// checkAgainstReference checks the decoder's verdict on data (decodeErr) against
+// encoding/json's reading of it as a list of objects, and returns those
+// objects when the decoder accepted them and the reference applies.
+func checkAgainstReference(t *testing.T, data []byte, decodeErr error) ([]map[string]json.RawMessage, bool) {
+	t.Helper()
+	checkValidIfAccepted(t, data, decodeErr)
+	objs, applies, ok := referenceObjects(data)
+	if !applies || tooDeep(decodeErr) {
+		return nil, false
+	}
+	if !ok {
+		if decodeErr == nil {
+			t.Fatalf("accepted a list with a non-object item: %q", data)
+		}
+		return nil, false
+	}
+	if decodeErr != nil {
+		t.Fatalf("rejected valid input: %v", decodeErr)
+	}
+	return objs, true
+}
+
 // object or null (then the decoder must fail).
 func referenceObjects(data []byte) (objs []map[string]json.RawMessage, applies, ok bool) {
 	items, applies := referenceList(data)
@@ -231,6 +262,12 @@ func checkLabel(t *testing.T, v string) {
 
 func FuzzDecodeTeams(f *testing.F) {
 	addSeeds(f)
+	// More distinct configurations than MaxTeamConfigs keeps.
+	many := []string{}
+	for i := range MaxTeamConfigs + 50 {
+		many = append(many, fmt.Sprintf(`{"type":"T%d"}`, i))
+	}
+	f.Add([]byte("[" + strings.Join(many, ",") + "]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			return
@@ -246,9 +283,7 @@ func FuzzDecodeTeams(f *testing.F) {
 					checkLabel(t, tc.Type)
 					checkLabel(t, tc.Mode)
 					checkLabel(t, tc.Estimation)
-					if tc.Archived != "true" && tc.Archived != "false" && tc.Archived != "" {
-						t.Fatalf("archived = %q", tc.Archived)
-					}
+					checkArchived(t, tc.Archived)
 					total += n
 				}
 				if total != sum.Total {
@@ -263,19 +298,9 @@ func FuzzDecodeTeams(f *testing.F) {
 				t.Fatalf("reader %d: %+v, %v; whole input: %+v, %v", i, sum, err, first, firstErr)
 			}
 		}
-		checkValidIfAccepted(t, data, firstErr)
-		objs, applies, ok := referenceObjects(data)
-		if !applies || tooDeep(firstErr) {
-			return
-		}
+		objs, ok := checkAgainstReference(t, data, firstErr)
 		if !ok {
-			if firstErr == nil {
-				t.Fatalf("accepted a list with a non-object item: %q", data)
-			}
 			return
-		}
-		if firstErr != nil {
-			t.Fatalf("rejected valid input: %v", firstErr)
 		}
 		want := map[TeamConfig]int{}
 		for _, m := range objs {
@@ -285,6 +310,9 @@ func FuzzDecodeTeams(f *testing.F) {
 			tc.Mode = referenceLabel(get("mode"))
 			tc.Estimation = referenceLabel(get("estimation"))
 			tc.Archived = referenceArchived(get("isArchived"))
+			if _, known := want[tc]; !known && len(want) >= MaxTeamConfigs {
+				tc = TeamConfig{Type: "other", Mode: "other", Estimation: "other", Archived: tc.Archived}
+			}
 			want[tc]++
 		}
 		if !equalSummaries(first, &TeamSummary{Total: len(objs), Configs: want}) {
@@ -319,9 +347,7 @@ func FuzzDecodeArchived(f *testing.F) {
 			if err == nil {
 				total := 0
 				for k, n := range ac.ByArchived {
-					if k != "true" && k != "false" && k != "" {
-						t.Fatalf("archived = %q", k)
-					}
+					checkArchived(t, k)
 					total += n
 				}
 				if total != ac.Total {
@@ -336,19 +362,9 @@ func FuzzDecodeArchived(f *testing.F) {
 				t.Fatalf("reader %d: %+v, %v; whole input: %+v, %v", i, ac, err, first, firstErr)
 			}
 		}
-		checkValidIfAccepted(t, data, firstErr)
-		objs, applies, ok := referenceObjects(data)
-		if !applies || tooDeep(firstErr) {
-			return
-		}
+		objs, ok := checkAgainstReference(t, data, firstErr)
 		if !ok {
-			if firstErr == nil {
-				t.Fatalf("accepted a list with a non-object item: %q", data)
-			}
 			return
-		}
-		if firstErr != nil {
-			t.Fatalf("rejected valid input: %v", firstErr)
 		}
 		want := map[string]int{}
 		for _, m := range objs {
