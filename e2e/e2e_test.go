@@ -49,7 +49,11 @@ var grafanaVars = map[string]string{
 	"__range_ms":      "300000",
 }
 
-func TestEndToEnd(t *testing.T) {
+// setUp checks that Prometheus and Alertmanager are installed and builds
+// the binaries into a work folder; it returns the repository root and
+// that folder.
+func setUp(t *testing.T) (root, work string) {
+	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +63,13 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s not found: run scripts/e2e.sh, which installs it", bin)
 		}
 	}
-	work := t.TempDir()
+	work = t.TempDir()
 	buildBinaries(t, root, work)
+	return root, work
+}
+
+func TestEndToEnd(t *testing.T) {
+	root, work := setUp(t)
 
 	// Fake Ativo with a token of its own.
 	tokenFile := filepath.Join(work, "token")

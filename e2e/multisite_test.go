@@ -19,17 +19,7 @@ import (
 // with its own token, scraped by Prometheus through /probe with the relabelling of the shipped
 // deploy/prometheus/prometheus-multisite.yml, and with the shipped alert rules.
 func TestEndToEndMultiSite(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bin := range []string{"prometheus", "prometheus-alertmanager"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found: run scripts/e2e.sh, which installs it", bin)
-		}
-	}
-	work := t.TempDir()
-	buildBinaries(t, root, work)
+	root, work := setUp(t)
 
 	// Two fake Ativo sites, each accepting only its own token: a site that got the other
 	// site's token would answer 401 and show ativo_api_token_valid 0.
