@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -168,8 +167,8 @@ func (f *flags) validate(getenv func(string) string) (*settings, error) {
 	if s.cacheTTL, err = parseDuration("--ativo.cache-ttl", *f.cacheTTL, true); err != nil {
 		return nil, err
 	}
-	if s.maxResponseSize, err = parseSize("--ativo.max-response-size", *f.maxResponseSize); err != nil {
-		return nil, err
+	if s.maxResponseSize, err = ativo.ParseSize(*f.maxResponseSize); err != nil {
+		return nil, fmt.Errorf("--ativo.max-response-size: %w", err)
 	}
 	p, err := ativo.ParsePlatform(*f.platform)
 	if err != nil {
@@ -245,22 +244,6 @@ func parseDuration(flag, v string, zeroOK bool) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: duration %q must be positive", flag, v)
 	}
 	return d, nil
-}
-
-// parseSize accepts 64MiB, 64MB (both base 2) or a plain byte count.
-func parseSize(flag, v string) (int64, error) {
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		b, berr := units.ParseBase2Bytes(v)
-		if berr != nil {
-			return 0, fmt.Errorf("%s: invalid size %q (use a value like 64MiB)", flag, v)
-		}
-		n = int64(b)
-	}
-	if n <= 0 {
-		return 0, fmt.Errorf("%s: size %q must be positive", flag, v)
-	}
-	return n, nil
 }
 
 // exporter is the running exporter's state.

@@ -22,10 +22,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/alecthomas/units"
 	"github.com/prometheus/common/config"
 )
 
@@ -83,6 +85,23 @@ const DefaultRecheckInterval = time.Hour
 
 // DefaultMaxResponseSize is the default cap on a response body.
 const DefaultMaxResponseSize = 64 << 20
+
+// ParseSize reads a response size limit: 64MiB, 64MB (both base 2) or a
+// plain byte count; it must be above 0.
+func ParseSize(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		b, berr := units.ParseBase2Bytes(s)
+		if berr != nil {
+			return 0, fmt.Errorf("invalid size %q (use a value like 64MiB)", s)
+		}
+		n = int64(b)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("size %q must be above 0", s)
+	}
+	return n, nil
+}
 
 // Config configures a Client.
 type Config struct {

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alecthomas/units"
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
@@ -260,27 +259,13 @@ func duration(vals map[string]any, k string, def time.Duration, zeroOK bool) (ti
 }
 
 func size(v any) (int64, error) {
-	var n int64
 	switch t := v.(type) {
 	case int:
-		n = int64(t)
+		return ativo.ParseSize(strconv.Itoa(t))
 	case string:
-		if i, err := strconv.ParseInt(t, 10, 64); err == nil {
-			n = i
-		} else {
-			b, err := units.ParseBase2Bytes(t)
-			if err != nil {
-				return 0, fmt.Errorf("invalid size %q (want a size such as 64MiB)", t)
-			}
-			n = int64(b)
-		}
-	default:
-		return 0, errors.New("want a size such as 64MiB")
+		return ativo.ParseSize(t)
 	}
-	if n <= 0 {
-		return 0, errors.New("must be above 0")
-	}
-	return n, nil
+	return 0, errors.New("want a size such as 64MiB")
 }
 
 func collectors(v any) ([]string, error) {
